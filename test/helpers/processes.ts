@@ -58,3 +58,25 @@ export async function kill(proc: ChildProcess, signal: NodeJS.Signals = "SIGKILL
   proc.kill(signal);
   await exited(proc);
 }
+
+/**
+ * A warm stop that cannot hang a suite's teardown: SIGTERM, then SIGKILL after `graceMs`, saying
+ * on stderr which process had to be killed, with the end of what it printed.
+ */
+export async function stopWithin(started: Started, label: string, graceMs = 15_000): Promise<void> {
+  const { proc } = started;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill("SIGTERM");
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), graceMs);
+  });
+  const outcome = await Promise.race([exited(proc), late]);
+  clearTimeout(timer);
+  if (outcome !== "late") return;
+  process.stderr.write(
+    `${label} did not stop within ${graceMs} ms of SIGTERM and was killed; it printed last:\n` +
+      `${started.output().slice(-4_000)}\n`,
+  );
+  await kill(proc, "SIGKILL");
+}

@@ -5,7 +5,7 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
-import { kill, startUntil } from "./processes.js";
+import { kill, startUntil, stopWithin } from "./processes.js";
 
 const run = promisify(execFile);
 export const PYTHON = "/usr/bin/python3";
@@ -95,7 +95,7 @@ export async function startPythonWorker(
   return {
     hostname,
     output: started.output,
-    stop: () => kill(started.proc, "SIGTERM"),
+    stop: () => stopWithin(started, `worker ${hostname}`),
     kill: () => kill(started.proc, "SIGKILL"),
   };
 }
@@ -134,7 +134,7 @@ export async function startCeleriacWorker(
   return {
     hostname,
     output: started.output,
-    stop: () => kill(started.proc, "SIGTERM"),
+    stop: () => stopWithin(started, `worker ${hostname}`),
     kill: () => kill(started.proc, "SIGKILL"),
   };
 }

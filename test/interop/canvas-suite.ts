@@ -97,7 +97,7 @@ export function canvasInteropSuite(fixture: CanvasInteropFixture) {
       const { broker } = await app.connect();
       for (const q of [tsQueue, pyQueue]) await broker.deleteQueue(q).catch(() => {});
       await app.close();
-    });
+    }, 60_000);
 
     describe("built in Python, run by our workers", () => {
       it("runs a chain, and Python reads its result", async () => {

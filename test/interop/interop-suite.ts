@@ -75,7 +75,7 @@ export function interopSuite(fixture: InteropFixture) {
       const { broker } = await app.connect();
       for (const q of [tsQueue, pyQueue, shared]) await broker.deleteQueue(q).catch(() => {});
       await app.close();
-    });
+    }, 60_000);
 
     describe("Python producer -> Celeriac worker", () => {
       it("runs tasks.add and Python's get() returns the result", async () => {

@@ -72,7 +72,7 @@ export function retryInteropSuite(fixture: RetryInteropFixture) {
       const { broker } = await app.connect();
       for (const q of [tsQueue, pyQueue, ...parked]) await broker.deleteQueue(q).catch(() => {});
       await app.close();
-    });
+    }, 60_000);
 
     it("returns to our get() what a Python task retried twice returned, through RETRY", async () => {
       const r = await app.sendTask<string>("tasks.flaky", [2], {}, { queue: pyQueue });
