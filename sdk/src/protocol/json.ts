@@ -150,23 +150,27 @@ const BACKSLASH = 92;
 
 /** Compact JSON with Python's separators: `", "` and `": "` outside strings. */
 function pythonSpacing(json: string): string {
-  let out = "";
+  const parts: string[] = [];
   let from = 0;
   for (let i = 0; i < json.length; i++) {
     const c = json.charCodeAt(i);
     if (c === QUOTE) {
-      // Skip the string: to its closing quote, over escapes.
-      for (i++; i < json.length; i++) {
-        const d = json.charCodeAt(i);
-        if (d === BACKSLASH) i++;
-        else if (d === QUOTE) break;
+      // Jump to the string's closing quote (found natively: base64 bodies are long), past any
+      // quote that an odd run of backslashes escapes.
+      for (;;) {
+        i = json.indexOf('"', i + 1);
+        let backslashes = 0;
+        while (json.charCodeAt(i - 1 - backslashes) === BACKSLASH) backslashes++;
+        if (backslashes % 2 === 0) break;
       }
     } else if (c === COMMA || c === COLON) {
-      out += `${json.slice(from, i + 1)} `;
+      parts.push(json.slice(from, i + 1));
       from = i + 1;
     }
   }
-  return from === 0 ? json : out + json.slice(from);
+  if (from === 0) return json;
+  parts.push(json.slice(from));
+  return parts.join(" ");
 }
 
 /** Serialize like kombu's `json` serializer (Python `json.dumps` with its default formatting). */

@@ -3,7 +3,7 @@
  * with a base64 body and the delivery bookkeeping in `properties`, written with kombu's JSON.
  */
 import { randomUUID } from "node:crypto";
-import { dumps, loads } from "../../protocol/json.js";
+import { dumps, formatNumber, loads, quote } from "../../protocol/json.js";
 import type { Message } from "../broker.js";
 
 /** kombu's field separator in list and binding keys. */
@@ -49,24 +49,26 @@ export function encodeEnvelope(
 ): { text: string; tag: string } {
   const p = message.properties;
   const tag = randomUUID();
-  // Key order is kombu's, so the stored text reads the same whoever wrote it.
-  const envelope = {
-    body: message.body.toString("base64"),
-    "content-encoding": message.contentEncoding,
-    "content-type": message.contentType,
-    headers: message.headers,
-    properties: {
-      ...(p.correlationId !== undefined ? { correlation_id: p.correlationId } : {}),
-      ...(p.replyTo !== undefined ? { reply_to: p.replyTo } : {}),
-      delivery_mode: p.deliveryMode ?? 2,
-      ...(p.expiration !== undefined ? { expiration: p.expiration } : {}),
-      delivery_info: { exchange, routing_key: routingKey },
-      priority: p.priority ?? 0,
-      body_encoding: "base64",
-      delivery_tag: tag,
-    },
-  };
-  return { text: dumps(envelope), tag };
+  // Written field by field rather than through dumps(): only the headers are the sender's, and
+  // this runs for every message. Key order and spacing are kombu's, so the stored text reads the
+  // same whoever wrote it.
+  const properties = [
+    ...(p.correlationId !== undefined ? [`"correlation_id": ${quote(p.correlationId)}`] : []),
+    ...(p.replyTo !== undefined ? [`"reply_to": ${quote(p.replyTo)}`] : []),
+    `"delivery_mode": ${p.deliveryMode ?? 2}`,
+    ...(p.expiration !== undefined ? [`"expiration": ${quote(p.expiration)}`] : []),
+    `"delivery_info": {"exchange": ${quote(exchange)}, "routing_key": ${quote(routingKey)}}`,
+    `"priority": ${formatNumber(p.priority ?? 0)}`,
+    `"body_encoding": "base64"`,
+    `"delivery_tag": "${tag}"`,
+  ];
+  const text =
+    `{"body": "${message.body.toString("base64")}", ` +
+    `"content-encoding": ${quote(message.contentEncoding)}, ` +
+    `"content-type": ${quote(message.contentType)}, ` +
+    `"headers": ${dumps(message.headers)}, ` +
+    `"properties": {${properties.join(", ")}}}`;
+  return { text, tag };
 }
 
 /** Parse a stored envelope; throws on text that is not one. */
