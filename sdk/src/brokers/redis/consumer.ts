@@ -140,23 +140,34 @@ export class RedisConsumer implements Consumer {
       return;
     }
     let registered = false;
+    let env: Envelope | undefined;
     try {
-      const env = parseEnvelope(raw);
+      env = parseEnvelope(raw);
       if (typeof env.properties.delivery_tag === "string" && !this.options.noAck) {
-        await this.broker.register(env.properties.delivery_tag, raw, env);
+        // Not awaited: the registration goes out in one write with the next fetch, and any ack
+        // or restore of this message follows it on the same connection, so none can overtake it.
+        const tag = env.properties.delivery_tag;
+        this.broker
+          .register(tag, raw, env)
+          .catch((error) =>
+            this.broker.options.logger.warn(
+              { err: error, deliveryTag: tag },
+              "could not record a message as unacked: a crash before it is settled would lose it",
+            ),
+          );
         registered = true;
       }
     } catch {
       // Unreadable: delivered as such below, for the consumer to reject.
     }
-    this.deliver(raw, queue, registered);
+    this.deliver(raw, queue, registered, env);
   }
 
-  private deliver(raw: string, queue: string, registered: boolean): void {
+  private deliver(raw: string, queue: string, registered: boolean, parsed?: Envelope): void {
     let env: Envelope | undefined;
     let message: Message;
     try {
-      env = parseEnvelope(raw);
+      env = parsed ?? parseEnvelope(raw);
       message = envelopeToMessage(env);
     } catch {
       message = unreadable(raw);
