@@ -109,7 +109,6 @@ export class RedisBackend implements ResultBackend, ChordCounter {
     const c = new Redis({
       ...this.connection,
       connectionName: `celeriac:backend-${role}`,
-      ...(role === "cmd" ? { enableAutoPipelining: true } : {}),
     });
     c.on("error", () => {});
     return c;

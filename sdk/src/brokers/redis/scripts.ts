@@ -88,6 +88,24 @@ if ARGV[3] == 'left' then redis.call('LPUSH', KEYS[3], ARGV[2]) else redis.call(
 return 1
 `;
 
+/**
+ * Record a message won by a blocking pop as unacked (kombu's MULTI of HSET and ZADD).
+ * KEYS: unacked, unacked_index. ARGV: tag, stored entry, now (unix seconds).
+ */
+export const REGISTER = `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+`;
+
+/** Forget settled messages. KEYS: unacked, unacked_index. ARGV: their tags. */
+export const ACK = `
+for i = 1, #ARGV, 1000 do
+  local j = math.min(i + 999, #ARGV)
+  redis.call('HDEL', KEYS[1], unpack(ARGV, i, j))
+  redis.call('ZREM', KEYS[2], unpack(ARGV, i, j))
+end
+`;
+
 /** Release a lock only if we still hold it. KEYS: lock. ARGV: token. */
 export const UNLOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
