@@ -144,8 +144,8 @@ export class RedisConsumer implements Consumer {
     try {
       env = parseEnvelope(raw);
       if (typeof env.properties.delivery_tag === "string" && !this.options.noAck) {
-        // Not awaited: the registration goes out in one write with the next fetch, and any ack
-        // or restore of this message follows it on the same connection, so none can overtake it.
+        // Not awaited: the task starts and the next fetch is sent without a round trip, and any
+        // ack or restore of this message follows it on the same connection, so none overtakes it.
         const tag = env.properties.delivery_tag;
         this.broker
           .register(tag, raw, env)
