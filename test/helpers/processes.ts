@@ -61,11 +61,16 @@ export async function kill(proc: ChildProcess, signal: NodeJS.Signals = "SIGKILL
 
 /**
  * A warm stop that cannot hang a suite's teardown: SIGTERM, then SIGKILL after `graceMs`, saying
- * on stderr which process had to be killed, with the end of what it printed.
+ * on stderr which process had to be killed, with the end of what it printed. Resolves whether it
+ * stopped by itself.
  */
-export async function stopWithin(started: Started, label: string, graceMs = 15_000): Promise<void> {
+export async function stopWithin(
+  started: Started,
+  label: string,
+  graceMs = 15_000,
+): Promise<boolean> {
   const { proc } = started;
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  if (proc.exitCode !== null || proc.signalCode !== null) return true;
   proc.kill("SIGTERM");
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<"late">((resolve) => {
@@ -73,10 +78,11 @@ export async function stopWithin(started: Started, label: string, graceMs = 15_0
   });
   const outcome = await Promise.race([exited(proc), late]);
   clearTimeout(timer);
-  if (outcome !== "late") return;
+  if (outcome !== "late") return true;
   process.stderr.write(
     `${label} did not stop within ${graceMs} ms of SIGTERM and was killed; it printed last:\n` +
       `${started.output().slice(-4_000)}\n`,
   );
   await kill(proc, "SIGKILL");
+  return false;
 }
